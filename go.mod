@@ -1,0 +1,15 @@
+module github.com/xentmem/xentmem
+
+go 1.26.0
+
+require (
+	github.com/digitalocean/go-libvirt v0.0.0-20260217163227-273eaa321819
+	github.com/google/go-cmp v0.7.0
+	go.uber.org/zap v1.28.0
+	golang.org/x/sys v0.49.0
+)
+
+require (
+	go.uber.org/multierr v1.10.0 // indirect
+	golang.org/x/crypto v0.48.0 // indirect
+)
