@@ -173,9 +173,9 @@ func (c *Conn) Alloc(size int) (*Buffer, error) {
 		}
 	}
 	c.live.Add(1)
-	return NewBuffer(mem[:size:size], func(b []byte) error {
+	full := mem
+	return NewBuffer(mem[:size:size], func([]byte) error {
 		c.live.Add(-1)
-		full := b[:n:n]
 		if c.bufdev == nil {
 			_ = unix.Madvise(full, unix.MADV_DOFORK)
 		}
