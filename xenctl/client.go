@@ -140,6 +140,9 @@ func (cl *Client) Commandline() (string, error) {
 // versionString issues a string-returning XENVER_* sub-command. cl.mu held
 // (or not yet shared).
 func (cl *Client) versionString(cmd uint64, size int, op string) (string, error) {
+	if cl.scratch.Bytes() == nil {
+		return "", fmt.Errorf("xenctl: %s: %w", op, hypercall.ErrBufferClosed)
+	}
 	mem := cl.scratch.Bytes()[scratchString : scratchString+size]
 	clear(mem)
 	_, err := cl.c.Hypercall(hypercall.OpXenVersion, hypercall.Args{cmd, cl.scratch.AddrAt(scratchString)})
@@ -152,15 +155,18 @@ func (cl *Client) versionString(cmd uint64, size int, op string) (string, error)
 	return string(mem), nil
 }
 
-// sysctl prepares the scratch struct xen_sysctl for cmd and returns its
-// union. cl.mu held.
-func (cl *Client) sysctlPrepare(cmd uint32) []byte {
+// sysctlPrepare prepares the scratch struct xen_sysctl for cmd and returns
+// its union. cl.mu held.
+func (cl *Client) sysctlPrepare(op string, cmd uint32) ([]byte, error) {
+	if cl.scratch.Bytes() == nil {
+		return nil, fmt.Errorf("xenctl: %s: %w", op, hypercall.ErrBufferClosed)
+	}
 	b := cl.scratch.Bytes()[scratchSysctl : scratchSysctl+136]
 	clear(b)
 	s, _ := hypercall.ViewBytes[hypercall.Sysctl](b, 0)
 	s.Cmd = cmd
 	s.InterfaceVersion = cl.iface
-	return s.U[:]
+	return s.U[:], nil
 }
 
 // sysctlIssue issues the prepared sysctl. cl.mu held.

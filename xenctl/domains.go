@@ -119,7 +119,10 @@ func (cl *Client) Domains() ([]DomainInfo, error) {
 	var out []DomainInfo
 	first := uint16(0)
 	for {
-		u := cl.sysctlPrepare(hypercall.XEN_SYSCTL_getdomaininfolist)
+		u, err := cl.sysctlPrepare(opDomainList, hypercall.XEN_SYSCTL_getdomaininfolist)
+		if err != nil {
+			return nil, err
+		}
 		req, _ := hypercall.ViewBytes[hypercall.SysctlGetDomainInfoList](u, 0)
 		req.FirstDomain = first
 		req.MaxDomains = domainBatch

@@ -90,7 +90,7 @@ func BenchmarkFormatList(b *testing.B) {
 
 func TestListBuildText(t *testing.T) {
 	text := listBuildText(3, 4)
-	l := mustParseList(t, text)
+	l := listMustParse(t, text)
 	if got := string(l.Format()); got != string(text) {
 		t.Errorf("round trip of the benchmark text differs")
 	}

@@ -131,7 +131,7 @@ func TestListFormatEdited(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := mustParseList(t, []byte(tt.text))
+			l := listMustParse(t, []byte(tt.text))
 			tt.edit(l)
 			if diff := cmp.Diff(tt.want, string(l.Format())); diff != "" {
 				t.Errorf("Format (-want +got):\n%s", diff)
@@ -143,7 +143,7 @@ func TestListFormatEdited(t *testing.T) {
 // TestListAppendFormatAllocs checks that formatting into a buffer with room
 // does not allocate.
 func TestListAppendFormatAllocs(t *testing.T) {
-	l := mustParseList(t, listFixtures(t)["abi-7.5-ex3-xen-4.1-all-long-shared-perf"])
+	l := listMustParse(t, listFixtures(t)["abi-7.5-ex3-xen-4.1-all-long-shared-perf"])
 	buf := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { buf = l.AppendFormat(buf[:0]) }); n != 0 {
 		t.Errorf("AppendFormat allocates %v times, want 0", n)

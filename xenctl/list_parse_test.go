@@ -33,8 +33,8 @@ func TestParseListQuirks(t *testing.T) {
 		check: func(l *List) any { return []any{l.Shared[0].UUID, l.Shared[0].Garbled, len(l.Client(0).Pools)} },
 		want:  []any{[2]uint64{10, 11}, false, 1},
 	}, {
-		name:  "pools before any client",
-		text:  "P=CI:5,PI:0,PT:EP,U0:0,U1:0\nP=CI:5,PI:1,PT:PP,U0:0,U1:0\n" + listC0 + listP0,
+		name: "pools before any client",
+		text: "P=CI:5,PI:0,PT:EP,U0:0,U1:0\nP=CI:5,PI:1,PT:PP,U0:0,U1:0\n" + listC0 + listP0,
 		check: func(l *List) any {
 			return []any{len(l.Clients), l.Clients[0].Implicit, l.Client(5).Pools[1].Persistent(), len(l.Client(0).Pools)}
 		},
@@ -102,7 +102,7 @@ func TestParseListQuirks(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := mustParseList(t, []byte(tt.text))
+			l := listMustParse(t, []byte(tt.text))
 			if diff := cmp.Diff(tt.text, string(l.Format())); diff != "" {
 				t.Errorf("Format (-want +got):\n%s", diff)
 			}
@@ -114,7 +114,7 @@ func TestParseListQuirks(t *testing.T) {
 }
 
 func TestParseListNoFinalNewline(t *testing.T) {
-	l := mustParseList(t, []byte(listG+"T"))
+	l := listMustParse(t, []byte(listG+"T"))
 	if got, want := string(l.Format()), listG+"T\n"; got != want {
 		t.Errorf("Format = %q, want %q", got, want)
 	}

@@ -62,7 +62,10 @@ func physinfoLayoutOf(v Version) physinfoLayout {
 func (cl *Client) Physinfo() (Physinfo, error) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	u := cl.sysctlPrepare(hypercall.XEN_SYSCTL_physinfo)
+	u, err := cl.sysctlPrepare(opPhysinfo, hypercall.XEN_SYSCTL_physinfo)
+	if err != nil {
+		return Physinfo{}, err
+	}
 	if _, err := cl.sysctlIssue(opPhysinfo, kindSysctl); err != nil {
 		return Physinfo{}, err
 	}

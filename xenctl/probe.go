@@ -40,6 +40,9 @@ func (cl *Client) ProbeTmem() (TmemStatus, error) {
 }
 
 func (cl *Client) probeTmem() (TmemStatus, error) {
+	if cl.scratch.Bytes() == nil {
+		return TmemStatus{}, fmt.Errorf("xenctl: %s: %w", opTmemProbe, hypercall.ErrBufferClosed)
+	}
 	mem := cl.scratch.Bytes()[scratchTmemOp : scratchTmemOp+56]
 	clear(mem)
 	if cl.gen == GenA0 {
