@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -48,8 +47,8 @@ type BootConfig struct {
 }
 
 // Boot prepares the cache (see [Prepare]), builds an initramfs from cfg,
-// boots it and returns the serial log, which is also kept as serial.log in
-// t.ArtifactDir(). The error is non-nil when QEMU failed or timed out or the
+// boots it and returns the serial log, which is also kept in t.ArtifactDir()
+// (serial.log, serial-2.log, ... for further boots in the same test). The error is non-nil when QEMU failed or timed out or the
 // guest never printed the done sentinel; the log is returned even then.
 func Boot(ctx context.Context, t testing.TB, cfg BootConfig) (string, error) {
 	t.Helper()
@@ -63,11 +62,21 @@ func Boot(ctx context.Context, t testing.TB, cfg BootConfig) (string, error) {
 	if cfg.Dom0Memory == "" {
 		cfg.Dom0Memory = "512M"
 	}
-	initrd := filepath.Join(t.TempDir(), "initrd.gz")
+	start := time.Now()
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
 	if err := writeInitramfs(initrd, m, cfg); err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
+	if fi, err := os.Stat(initrd); err == nil {
+		t.Logf("initramfs: %.1f MiB in %.1fs", float64(fi.Size())/(1<<20), time.Since(start).Seconds())
+	}
 	serial := filepath.Join(t.ArtifactDir(), "serial.log")
+	for n := 2; ; n++ { // one log per boot
+		if _, err := os.Stat(serial); err != nil {
+			break
+		}
+		serial = filepath.Join(t.ArtifactDir(), fmt.Sprintf("serial-%d.log", n))
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", m.Script, "boot", m.Dir, initrd, serial)
@@ -77,11 +86,10 @@ func Boot(ctx context.Context, t testing.TB, cfg BootConfig) (string, error) {
 		"DOM0_MEM="+cfg.Dom0Memory,
 		"XEN_EXTRA_ARGS="+cfg.ExtraXenArgs,
 		"DOM0_EXTRA_ARGS="+cfg.ExtraDom0Args)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	killGroupOnCancel(cmd)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
-	start := time.Now()
+	start = time.Now()
 	runErr := cmd.Run()
 	data, _ := os.ReadFile(serial)
 	log := string(data)
@@ -108,7 +116,7 @@ func exitText(err error) string {
 
 // Tail returns the last n lines of s.
 func Tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	lines := Lines(strings.TrimRight(s, "\r\n"))
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

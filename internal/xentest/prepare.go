@@ -3,6 +3,7 @@ package xentest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Manifest describes a prepared cache: the keys of CACHE_DIR/manifest.env.
@@ -108,7 +110,10 @@ func prepare() (*Manifest, error) {
 		return nil, err
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command("sh", script, "prepare", dir)
+	// Downloads are ~75 MB; a hung mirror must not eat the test timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", script, "prepare", dir)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("sh %s prepare %s: %v\n%s", script, dir, err,
@@ -126,7 +131,7 @@ func readManifest(dir, script string) (*Manifest, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			kv[k] = v
+			kv[k] = strings.Trim(v, "'")
 		}
 	}
 	m := &Manifest{

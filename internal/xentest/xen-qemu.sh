@@ -48,6 +48,16 @@ need_tools() {
 	[ -z "$m" ] || die 2 "still missing after install:$m"
 }
 
+# download PKG=VER into the current directory; as root, without apt's
+# _apt sandbox, which cannot write to our private temporary directory.
+download() {
+	if [ "$(id -u)" -eq 0 ]; then
+		apt-get download -o APT::Sandbox::User=root "$1" >&2
+	else
+		apt-get download "$1" >&2
+	fi
+}
+
 safe() { echo "$1" | sed 's/[^A-Za-z0-9.+-]/_/g'; }
 
 # candidate PKG: the version apt would download, empty if unknown.
@@ -61,13 +71,24 @@ prepare() {
 	mkdir -p "$cache"
 	cache=$(cd "$cache" && pwd)
 	exec 9>"$cache/.lock"
-	flock 9
+	flock 9 # concurrent test binaries share the cache
+	rm -rf "$cache"/.dl.* # left by an interrupted run
 
-	kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-	xver=$(candidate "$XEN_PKG")
-	kver=""
-	[ -n "$kpkg" ] && kver=$(candidate "$kpkg")
+	# One apt-cache call (~1 s): the candidate records of Xen and of the
+	# kernel meta-package, which depends on "linux-image-ABI (= VERSION)".
+	# shellcheck disable=SC2046 # word splitting wanted: three fields
+	set -- $(apt-cache show --no-all-versions "$XEN_PKG" linux-image-amd64 2>/dev/null | awk '
+		/^Package: / { pkg = $2 }
+		/^Version: / && pkg == "'"$XEN_PKG"'" { xver = $2 }
+		/^Depends: / && pkg == "linux-image-amd64" {
+			if (match($0, /linux-image-[0-9][^ ,]*( \(= [^)]*\))?/)) {
+				n = split(substr($0, RSTART, RLENGTH), f, /[ ()=]+/)
+				kpkg = f[1]; kver = f[2]
+			}
+		}
+		END { print (xver == "" ? "-" : xver), (kpkg == "" ? "-" : kpkg), (kver == "" ? "-" : kver) }')
+	xver=${1#-} kpkg=${2#-} kver=${3#-}
+	[ -n "$kpkg" ] && [ -z "$kver" ] && kver=$(candidate "$kpkg")
 	if [ -z "$xver" ] || [ -z "$kver" ]; then
 		if [ -s "$cache/manifest.env" ]; then
 			echo "xen-qemu.sh: apt knows no versions (run apt-get update); reusing $cache/manifest.env" >&2
@@ -82,7 +103,7 @@ prepare() {
 
 	if [ ! -s "$xdir/xen" ]; then
 		tmp=$(mktemp -d "$cache/.dl.XXXXXX")
-		(cd "$tmp" && apt-get download "$XEN_PKG=$xver" >&2) ||
+		(cd "$tmp" && download "$XEN_PKG=$xver") ||
 			{ rm -rf "$tmp"; die 3 "apt-get download $XEN_PKG=$xver failed (network?)"; }
 		dpkg-deb -x "$tmp"/*.deb "$tmp/x"
 		# QEMU's multiboot loader cannot gunzip.
@@ -94,7 +115,7 @@ prepare() {
 	fi
 	if [ ! -s "$kdir/vmlinuz" ]; then
 		tmp=$(mktemp -d "$cache/.dl.XXXXXX")
-		(cd "$tmp" && apt-get download "$kpkg=$kver" >&2) ||
+		(cd "$tmp" && download "$kpkg=$kver") ||
 			{ rm -rf "$tmp"; die 3 "apt-get download $kpkg=$kver failed (network?)"; }
 		dpkg-deb -x "$tmp"/*.deb "$tmp/x"
 		m="lib/modules/$krel"
@@ -117,17 +138,17 @@ prepare() {
 
 	mods="$kdir/lib/modules/$krel/kernel/drivers"
 	cat >"$cache/manifest.env.tmp" <<EOF
-XEN=$xdir/xen
-XEN_PKG_VERSION=$xver
-VMLINUZ=$kdir/vmlinuz
-KERNEL_PKG=$kpkg
-KERNEL_PKG_VERSION=$kver
-KVER=$krel
-MODULES_DIR=$kdir/lib/modules/$krel
-PRIVCMD_KO=$mods/xen/xen-privcmd.ko
-NBD_KO=$mods/block/nbd.ko
-BUSYBOX=/bin/busybox
-QEMU=$(command -v qemu-system-x86_64)
+XEN='$xdir/xen'
+XEN_PKG_VERSION='$xver'
+VMLINUZ='$kdir/vmlinuz'
+KERNEL_PKG='$kpkg'
+KERNEL_PKG_VERSION='$kver'
+KVER='$krel'
+MODULES_DIR='$kdir/lib/modules/$krel'
+PRIVCMD_KO='$mods/xen/xen-privcmd.ko'
+NBD_KO='$mods/block/nbd.ko'
+BUSYBOX='/bin/busybox'
+QEMU='$(command -v qemu-system-x86_64)'
 EOF
 	mv "$cache/manifest.env.tmp" "$cache/manifest.env"
 	cat "$cache/manifest.env"
@@ -136,15 +157,20 @@ EOF
 boot() {
 	cache=$1 initrd=$2 log=$3
 	[ -s "$cache/manifest.env" ] || die 2 "no $cache/manifest.env; run: $0 prepare $cache"
+	# shellcheck source=/dev/null
 	. "$cache/manifest.env"
 	# Multiboot module 1 is the dom0 kernel plus its command line, module 2
 	# the initramfs; a literal comma is written ",,".
-	dom0args="console=hvc0 earlyprintk=xen ${DOM0_EXTRA_ARGS:-}"
+	dom0args="console=hvc0 earlyprintk=xen${DOM0_EXTRA_ARGS:+ $DOM0_EXTRA_ARGS}"
+	xenargs="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all"
+	# The SMAP pitfall: dom0 crashes at once in Xen's bounce-frame code
+	# under emulation unless SMAP is off in Xen (smap=0) and QEMU (-smap).
+	xenargs="$xenargs dom0_mem=${DOM0_MEM:-512M},max:${DOM0_MEM:-512M} smap=0${XEN_EXTRA_ARGS:+ $XEN_EXTRA_ARGS}"
 	exec timeout -k 10 "${XEN_QEMU_TIMEOUT:-300}" qemu-system-x86_64 \
 		-machine pc -accel tcg -cpu max,-smap -smp "${XEN_QEMU_SMP:-1}" \
 		-m "${XEN_QEMU_MEM:-2048}" -display none -monitor none -no-reboot \
 		-serial "file:$log" -kernel "$XEN" \
-		-append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=${DOM0_MEM:-512M},max:${DOM0_MEM:-512M} smap=0 ${XEN_EXTRA_ARGS:-}" \
+		-append "$xenargs" \
 		-initrd "$(echo "$VMLINUZ $dom0args" | sed 's/,/,,/g'),$(echo "$initrd" | sed 's/,/,,/g')"
 }
 
