@@ -13,7 +13,7 @@ GOFLAGS_TEST ?= -race -timeout 40m
 
 export XENTMEM_CACHE := $(CACHE)/xen
 
-.PHONY: all build test test-short run bench lint vet deps install uninstall clean help
+.PHONY: all build test test-short run bench eval-policy lint vet deps install uninstall clean help
 
 all: build
 
@@ -22,6 +22,7 @@ help:
 	@echo "make test       install test dependencies (as root), vet, and run every test"
 	@echo "make test-short unit tests only, no Xen boot, no apt"
 	@echo "make bench      benchmarks with ratios"
+	@echo "make eval-policy  the policy against Xen's default on a seeded simulated mix"
 	@echo "make build      build all binaries into bin/"
 	@echo "make lint       gofmt, go vet, and the import rules"
 	@echo "make install    install binaries and man pages (PREFIX, DESTDIR)"
@@ -59,6 +60,11 @@ lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@./.ci/imports.sh
+
+# Runs the simulator with a fixed, seeded mix twice (with the daemon's
+# policy, and with no daemon) and prints the comparison (docs/policy-eval.md).
+eval-policy:
+	$(GO) test -count=1 -run '^TestEvalPolicy$$' -v ./cmd/xen-tmemd/ -args -eval
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./hypercall/... ./xenctl/...

@@ -7,9 +7,11 @@
 #                          the real Xen 4.17 + dom0 boot (internal/xentest)
 #   qemu-utils, libnbd-bin, fio, nbdkit
 #                          cowd's interop tests (qemu-img, qemu-io, nbdinfo, nbdcopy, fio)
+#   libvirt-daemon, libvirt-clients  a private libvirtd (test driver) for the daemon
+#   tmux                   tmemctl tmem-top in a real terminal
 set -eu
 
-PKGS="gcc libxen-dev qemu-system-x86 busybox-static cpio qemu-utils libnbd-bin fio nbdkit"
+PKGS="gcc libxen-dev qemu-system-x86 busybox-static cpio qemu-utils libnbd-bin fio nbdkit libvirt-daemon libvirt-clients tmux"
 
 missing=""
 for p in $PKGS; do

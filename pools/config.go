@@ -27,6 +27,9 @@ const (
 	DefaultCompressOff      = 0.2
 	DefaultCompressOnTicks  = 3
 	DefaultCompressOffTicks = 10
+	DefaultStreamHitRatio   = 0.02
+	DefaultStreamMinShare   = 0.05
+	DefaultStreamProbeTicks = 60
 )
 
 // PolicyConfig configures a [Policy]. A nil *PolicyConfig, and every zero
@@ -115,6 +118,31 @@ type FreezePolicy struct {
 	// stay at or above the high watermark before thawing starts; default
 	// DefaultThawTicks.
 	ThawTicks int
+	// Streams configures scan resistance: freezing low-priority clients
+	// that stream pages into tmem and never read them back.
+	Streams StreamPolicy
+}
+
+// StreamPolicy configures scan resistance. While tmem is memory-bound
+// (its pages turn over, or available memory is below the high watermark),
+// a freezable client (priority ≤ MaxPriority) whose ephemeral hit ratio has
+// stayed below HitRatio over at least WarmupTicks measured intervals, and
+// which puts at least MinShare of all ephemeral puts, is frozen: its pages
+// would only push out pages that other clients read back. It is thawed
+// after ProbeTicks ticks to measure it again, or once tmem has not been
+// memory-bound for 5×ThawTicks ticks.
+type StreamPolicy struct {
+	// Disabled turns scan resistance off.
+	Disabled bool
+	// HitRatio is the hit-ratio ceiling of a streaming client; default
+	// DefaultStreamHitRatio.
+	HitRatio float64
+	// MinShare is the least share of the host's ephemeral puts a client
+	// must make to count as streaming; default DefaultStreamMinShare.
+	MinShare float64
+	// ProbeTicks is how long a streaming client stays frozen before it is
+	// thawed and measured again; default DefaultStreamProbeTicks.
+	ProbeTicks int
 }
 
 // CompressPolicy configures switching compression on under sustained
@@ -168,6 +196,9 @@ func (c *PolicyConfig) withDefaults() (PolicyConfig, error) {
 	}
 	if d.Freeze.ThawTicks < 0 {
 		return d, fmt.Errorf("%w: freeze thaw ticks %d is negative", ErrConfig, d.Freeze.ThawTicks)
+	}
+	if d.Freeze.Streams, err = d.Freeze.Streams.withDefaults(); err != nil {
+		return d, err
 	}
 	if d.Compress, err = d.Compress.withDefaults(); err != nil {
 		return d, err
@@ -241,4 +272,25 @@ func (r ReserveConfig) withDefaults() (ReserveConfig, error) {
 		return r, fmt.Errorf("%w: reserve hold %v is negative", ErrConfig, r.HoldFor)
 	}
 	return r, nil
+}
+
+func (sp StreamPolicy) withDefaults() (StreamPolicy, error) {
+	if sp.HitRatio == 0 {
+		sp.HitRatio = DefaultStreamHitRatio
+	}
+	if sp.MinShare == 0 {
+		sp.MinShare = DefaultStreamMinShare
+	}
+	if sp.ProbeTicks == 0 {
+		sp.ProbeTicks = DefaultStreamProbeTicks
+	}
+	switch {
+	case !(sp.HitRatio > 0 && sp.HitRatio < 1):
+		return sp, fmt.Errorf("%w: stream hit ratio %v is outside (0, 1)", ErrConfig, sp.HitRatio)
+	case !(sp.MinShare > 0 && sp.MinShare <= 1):
+		return sp, fmt.Errorf("%w: stream minimum share %v is outside (0, 1]", ErrConfig, sp.MinShare)
+	case sp.ProbeTicks < 0:
+		return sp, fmt.Errorf("%w: stream probe ticks %d is negative", ErrConfig, sp.ProbeTicks)
+	}
+	return sp, nil
 }

@@ -92,7 +92,8 @@ func TestPolicyConfigDefaults(t *testing.T) {
 		Smoothing: pools.DefaultSmoothing,
 		Weights: pools.WeightPolicy{Max: pools.DefaultWeightMax, Step: pools.DefaultWeightStep, Band: pools.DefaultWeightBand,
 			HoldTicks: pools.DefaultWeightHoldTicks, WarmupTicks: pools.DefaultWarmupTicks},
-		Freeze: pools.FreezePolicy{ThawTicks: pools.DefaultThawTicks},
+		Freeze: pools.FreezePolicy{ThawTicks: pools.DefaultThawTicks, Streams: pools.StreamPolicy{
+			HitRatio: pools.DefaultStreamHitRatio, MinShare: pools.DefaultStreamMinShare, ProbeTicks: pools.DefaultStreamProbeTicks}},
 		Compress: pools.CompressPolicy{On: pools.DefaultCompressOn, Off: pools.DefaultCompressOff,
 			OnTicks: pools.DefaultCompressOnTicks, OffTicks: pools.DefaultCompressOffTicks},
 	}

@@ -79,13 +79,23 @@
 //  3. Freeze: when A < C, freeze the unfrozen clients of the lowest
 //     Priority present (one level per tick), never those above
 //     [FreezePolicy.MaxPriority], nor clients without pools.
-//  4. Thaw: once A ≥ H for ThawTicks consecutive ticks, thaw the clients
-//     the policy froze, highest priority first, one level per tick; never
-//     while a reservation keeps tmem frozen.
-//  5. Compression: S ≥ On for OnTicks ticks switches compression on for
-//     every client with pools; S ≤ Off for OffTicks ticks switches it off
-//     again where the policy switched it on.
-//  6. Weights: only when the interval saw guest evictions or failed puts
+//  4. Scan resistance ([StreamPolicy]): while tmem is memory-bound
+//     (Turnover ≥ 0.1, or A < H), a freezable client whose ephemeral hit
+//     ratio (EWMA) stays below HitRatio while it makes at least MinShare of
+//     all ephemeral puts is frozen: a streaming reader (a backup, a scan)
+//     only pushes out pages that others read back. It is thawed after
+//     ProbeTicks to be measured again, or once tmem has not been
+//     memory-bound for 5×ThawTicks ticks.
+//  5. Thaw: once A ≥ H for ThawTicks consecutive ticks, thaw the clients
+//     the policy froze below critical, highest priority first, one level per
+//     tick; never while a reservation keeps tmem frozen.
+//  6. Compression: S' ≥ On for OnTicks ticks switches compression on for
+//     every client with pools; S' ≤ Off for OffTicks ticks switches it off
+//     again where the policy switched it on. S' = 1 − (1−M)(1−T)(1−F) uses
+//     the turnover T = all evictions (the policy's flushes included) /
+//     (evictions + puts): compression pays off whenever tmem loses pages
+//     for lack of memory, whoever evicts them.
+//  7. Weights: only when the interval saw guest evictions or failed puts
 //     (Xen reads weights only to choose eviction victims). Yield = EWMA of
 //     Ge/s divided by the MiB of ephemeral memory held (at least 1); a
 //     client at ≥ Band × the page-weighted mean yield is favoured, one at

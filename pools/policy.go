@@ -34,6 +34,7 @@ type Policy struct {
 	view Assessment
 
 	aboveHigh    int    // consecutive ticks with available memory ≥ high
+	unbound      int    // consecutive ticks tmem was not memory-bound
 	hot, calm    int    // consecutive ticks with host score ≥ On, ≤ Off
 	compressOn   bool   // compression episode in progress
 	episode      uint32 // number of the current or last compression episode
@@ -64,6 +65,8 @@ type clientState struct {
 	lastWeightTick uint64 // tick of the last weight change, 0 never
 
 	frozen     bool   // frozen by the policy
+	streaming  bool   // frozen by scan resistance (frozen is set too)
+	frozenAt   uint64 // tick of the freeze
 	compressed uint32 // episode in which the policy turned compression on, 0 none
 }
 
@@ -158,6 +161,7 @@ func (p *Policy) Step(snap Snapshot) []Action {
 	}
 	acts = p.flush(cur, acts)
 	acts = p.freeze(cur, acts)
+	acts = p.streams(cur, acts)
 	acts = p.thaw(cur, acts)
 	acts = p.compress(cur, acts)
 	acts = p.reweight(cur, interval, acts)
@@ -181,10 +185,10 @@ func (p *Policy) count() {
 		p.aboveHigh = 0
 	}
 	switch cc := &p.cfg.Compress; {
-	case pr.Score >= cc.On:
+	case pr.CompressScore >= cc.On:
 		p.hot++
 		p.calm = 0
-	case pr.Score <= cc.Off:
+	case pr.CompressScore <= cc.Off:
 		p.calm++
 		p.hot = 0
 	default:
@@ -262,7 +266,7 @@ func (p *Policy) freeze(cur *Snapshot, acts []Action) []Action {
 	for i := range cur.Clients {
 		c, st := &cur.Clients[i], p.states[i]
 		if p.freezable(c, st) && c.Priority == lowest {
-			st.frozen = true
+			st.frozen, st.frozenAt = true, p.tick
 			acts = append(acts, Action{Kind: ActionFreeze, DomID: c.DomID, Name: c.Name, Reason: reason})
 		}
 	}
@@ -279,7 +283,7 @@ func (p *Policy) thaw(cur *Snapshot, acts []Action) []Action {
 	}
 	highest, found := math.MinInt, false
 	for i := range cur.Clients {
-		if p.states[i].frozen {
+		if st := p.states[i]; st.frozen && !st.streaming {
 			highest, found = max(highest, cur.Clients[i].Priority), true
 		}
 	}
@@ -291,7 +295,7 @@ func (p *Policy) thaw(cur *Snapshot, acts []Action) []Action {
 		mib(pr.AvailKiB), mib(pr.Limits.HighKiB), p.aboveHigh, highest)
 	for i := range cur.Clients {
 		c, st := &cur.Clients[i], p.states[i]
-		if st.frozen && c.Priority == highest {
+		if st.frozen && !st.streaming && c.Priority == highest {
 			st.frozen = false
 			acts = append(acts, Action{Kind: ActionThaw, DomID: c.DomID, Name: c.Name, Reason: reason})
 		}
@@ -309,14 +313,14 @@ func (p *Policy) compress(cur *Snapshot, acts []Action) []Action {
 	if cc.Disabled {
 		return acts
 	}
-	score := p.view.Pressure.Score
+	score := p.view.Pressure.CompressScore
 	switch {
 	case !p.compressOn && p.hot >= cc.OnTicks:
 		p.compressOn = true
 		p.episode++
 	case p.compressOn && p.calm >= cc.OffTicks:
 		p.compressOn = false
-		reason := fmt.Sprintf("host pressure %.2f has been at or below %.2f for %d ticks", score, cc.Off, p.calm)
+		reason := fmt.Sprintf("tmem pressure %.2f has been at or below %.2f for %d ticks", score, cc.Off, p.calm)
 		for i := range cur.Clients {
 			c, st := &cur.Clients[i], p.states[i]
 			if st.compressed != 0 {
@@ -336,9 +340,9 @@ func (p *Policy) compress(cur *Snapshot, acts []Action) []Action {
 			continue
 		}
 		if reason == "" {
-			reason = fmt.Sprintf("host pressure %.2f has been at or above %.2f for %d ticks", score, cc.On, p.hot)
+			reason = fmt.Sprintf("tmem pressure %.2f (memory, page turnover, failed puts) has been at or above %.2f for %d ticks", score, cc.On, p.hot)
 			if p.hot < cc.OnTicks {
-				reason = fmt.Sprintf("compression is on for every client until host pressure (now %.2f) stays at or below %.2f", score, cc.Off)
+				reason = fmt.Sprintf("compression is on for every client until tmem pressure (now %.2f) stays at or below %.2f", score, cc.Off)
 			}
 		}
 		st.compressed = p.episode

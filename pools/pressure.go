@@ -163,6 +163,14 @@ type Pressure struct {
 	FailedPuts float64
 	// Score is the host pressure, 0 (calm) … 1.
 	Score float64
+	// Turnover is like Evictions but counts every page tmem lost,
+	// including those the policy flushed: e/(e+p) with e all evictions/s.
+	// It says tmem is memory-bound even while flushing keeps Memory low.
+	Turnover float64
+	// CompressScore = 1 − (1−Memory)(1−Turnover)(1−FailedPuts) drives
+	// the compression rule: compression pays off whenever tmem turns its
+	// pages over for lack of memory, whoever evicts them.
+	CompressScore float64
 	// CapacityPages is the ephemeral memory shared out as fair shares.
 	CapacityPages uint64
 	Clients       []ClientPressure
@@ -229,9 +237,13 @@ func (pr *Pressure) compute(cur *Snapshot, rs *RateSet, lim Limits, mode WeightM
 		if ev+puts > 0 {
 			pr.Evictions = ev / (ev + puts)
 		}
+		if all := g.Evictions; all+puts > 0 {
+			pr.Turnover = all / (all + puts)
+		}
 		pr.FailedPuts = ratio(g.Ephemeral.PutsFailed, g.Ephemeral.Puts)
 	}
 	pr.Score = orScore(pr.Memory, pr.Evictions, pr.FailedPuts)
+	pr.CompressScore = orScore(pr.Memory, pr.Turnover, pr.FailedPuts)
 
 	// Fair shares of ephemeral capacity by entitlement.
 	var held uint64

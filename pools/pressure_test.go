@@ -36,7 +36,7 @@ func TestAssessMemory(t *testing.T) {
 			want := pools.Pressure{
 				Limits:   pools.Limits{CriticalKiB: 32 * miB, LowKiB: 64 * miB, HighKiB: 128 * miB},
 				AvailKiB: subSat(tt.freeKiB, tt.claimKiB),
-				Zone:     tt.zone, Memory: tt.memory, Score: tt.memory,
+				Zone:     tt.zone, Memory: tt.memory, Score: tt.memory, CompressScore: tt.memory,
 				CapacityPages: subSat(subSat(tt.freeKiB, tt.claimKiB), 128*miB) / 4,
 			}
 			if d := cmp.Diff(want, got, approx, cmpopts.EquateEmpty()); d != "" {
@@ -155,6 +155,8 @@ func TestAssessScores(t *testing.T) {
 		AvailKiB: 128 * miB, Zone: pools.ZoneCalm,
 		Evictions: 0.5, FailedPuts: f,
 		Score:         1 - (1-0.5)*(1-f),
+		Turnover:      0.5, // no flush by the policy: every eviction was Xen's
+		CompressScore: 1 - (1-0.5)*(1-f),
 		CapacityPages: 3000,
 		Clients: []pools.ClientPressure{
 			{DomID: 1, EphPages: 2400, FairPages: 1500, Over: 0.6, Score: 1 - 0.8*0.5*0.4},

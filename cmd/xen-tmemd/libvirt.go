@@ -207,6 +207,8 @@ type libvirtSource struct {
 	meta      map[string]lvMetaEntry // by UUID
 	badMeta   map[string]string      // UUID → last bad metadata reported
 	connected bool                   // connected at least once
+	// noMetaEvents: the daemon refused metadata change events (logged).
+	noMetaEvents bool
 }
 
 // lvMetaEntry caches a domain's settings for the domain id they were read at.
@@ -316,10 +318,13 @@ func (s *libvirtSource) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		var fields []zap.Field
 		if synced {
 			backoff, attempts = s.cfg.ReconnectMin, 0
+		} else {
+			fields = []zap.Field{zap.Int("attempt", attempts)}
 		}
-		s.setState(SourceDisconnected, err, []zap.Field{zap.Int("attempt", attempts)})
+		s.setState(SourceDisconnected, err, fields)
 		// Full jitter in the upper half keeps several daemons from
 		// reconnecting in lockstep.
 		wait := backoff/2 + rand.N(backoff/2+1)
@@ -337,10 +342,9 @@ func (s *libvirtSource) Run(ctx context.Context) error {
 }
 
 // setState records a state change and logs it, once per change: connected,
-// reconnected, lost (with the reason), failing to connect, stopped. Only
-// the Run goroutine calls it. A
+// reconnected, lost (with the reason), failing to connect, stopped. A
 // repeated Disconnected (another failed attempt) only updates the error and
-// logs at debug level.
+// logs at debug level. Only the Run goroutine calls it.
 func (s *libvirtSource) setState(st SourceStatus, err error, fields []zap.Field) {
 	now := time.Now()
 	s.mu.Lock()

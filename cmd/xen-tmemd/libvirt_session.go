@@ -55,8 +55,13 @@ func (s *libvirtSource) session(ctx context.Context, attempt int) (synced bool, 
 	mc, err = lvCallAbandon(c, "subscribe to metadata events", func(l *libvirt.Libvirt) (<-chan any, error) {
 		return l.SubscribeEvents(subCtx, libvirt.DomainEventIDMetadataChange, libvirt.OptDomain{})
 	}, lvDrain)
-	if errors.Is(err, errLibvirtNoSupport) { // libvirt < 3.0
-		s.log.Info("libvirt has no metadata change events; metadata is read when a domain starts", zap.Error(err))
+	if err != nil && c.err() == nil {
+		// libvirt < 3.0 rejects the event id (VIR_ERR_INVALID_ARG or
+		// unsupported); work without it.
+		if !s.noMetaEvents {
+			s.noMetaEvents = true
+			s.log.Info("libvirt has no metadata change events; metadata is read when a domain starts", zap.Error(err))
+		}
 		mc, err = nil, nil
 	}
 	if err != nil {
@@ -372,7 +377,19 @@ func (s *libvirtSource) closeSession(ctx context.Context, c *lvConn, lc <-chan l
 				mc = nil
 			}
 		case <-deadline.C:
+			// Not expected: go-libvirt closes them on cancel or when the
+			// socket closes. Close the socket and leave the draining to
+			// tracked goroutines.
 			s.log.Warn("libvirt event streams did not close in time")
+			c.fail(errLvClosed)
+			if lc != nil {
+				c.calls.Add(1)
+				go func(ch <-chan libvirt.DomainEventLifecycleMsg) { defer c.calls.Done(); lvDrain(ch) }(lc)
+			}
+			if mc != nil {
+				c.calls.Add(1)
+				go func(ch <-chan any) { defer c.calls.Done(); lvDrain(ch) }(mc)
+			}
 			lc, mc = nil, nil
 		}
 	}
