@@ -45,6 +45,7 @@ type Client struct {
 	mu      sync.Mutex        // guards scratch and everything Xen writes into it, and tmem
 	scratch *hypercall.Buffer // one page of argument memory, reused by every call
 	tmem    *TmemStatus       // cached conclusive tmem probe
+	listBuf *hypercall.Buffer // LIST text buffer, kept between calls (it can be megabytes)
 }
 
 // New reads the Xen version through c and returns a Client that uses the
@@ -110,6 +111,10 @@ func (cl *Client) probeInterface() (uint32, error) {
 func (cl *Client) Close() error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
+	if cl.listBuf != nil {
+		cl.listBuf.Close()
+		cl.listBuf = nil
+	}
 	return cl.scratch.Close()
 }
 

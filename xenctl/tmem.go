@@ -413,23 +413,34 @@ func listBufferSize(cli uint16, clients int) int {
 	return (n + hypercall.PageSize - 1) &^ (hypercall.PageSize - 1)
 }
 
-// list issues LIST into a fresh size-byte buffer and returns the text up to
-// the NUL; name is the operation named in errors.
+// list issues LIST into a buffer of at least size bytes and returns the
+// text up to the NUL; name is the operation named in errors. The buffer is
+// kept on the Client and reused while it is big enough: a monitoring daemon
+// lists every second, and the worst-case size runs to megabytes.
 func (cl *Client) list(name string, cli uint16, long bool, size int) ([]byte, error) {
 	abi, err := cl.abi(name, haveTmem)
 	if err != nil {
 		return nil, err
 	}
-	buf, err := cl.c.Alloc(size)
-	if err != nil {
-		return nil, fmt.Errorf("xenctl: %s: allocate %d-byte buffer: %w", name, size, err)
-	}
-	defer buf.Close()
-	text := buf.Bytes()
-	clear(text)
 	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.listBuf == nil || cl.listBuf.Len() < size {
+		if cl.listBuf != nil {
+			cl.listBuf.Close()
+			cl.listBuf = nil
+		}
+		buf, err := cl.c.Alloc(size)
+		if err != nil {
+			return nil, fmt.Errorf("xenctl: %s: allocate %d-byte buffer: %w", name, size, err)
+		}
+		cl.listBuf = buf
+	}
+	buf := cl.listBuf
+	text := buf.Bytes()
+	// Xen ends the text with a NUL; one at the start makes an answer that
+	// wrote nothing read as empty rather than as the previous call's text.
+	text[0] = 0
 	_, err = cl.ctrlLocked(abi, name, ctrlReq{op: ctlList, cli: cli, val: b2u(long), size: uint32(len(text)), buf: buf.Addr()}, hintNoClient)
-	cl.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,9 @@ func TestEvalPolicy(t *testing.T) {
 	if testing.Short() && !*evalFull {
 		t.Skip("-short")
 	}
+	if raceEnabled && !*evalFull {
+		t.Skip("under -race the simulator is ten times slower: make test runs this test in a second pass without -race")
+	}
 	spec := defaultEvalSpec()
 	if !*evalFull {
 		spec.Ticks, spec.StartAt = 100, 80
