@@ -45,7 +45,7 @@ func (n *names) names() map[uint16]string {
 
 func (n *names) settings(id uint16) domainSettings {
 	if n.lv != nil {
-		if m, ok := n.lv.Domains()[id]; ok {
+		if m, ok := n.lv.Domain(id); ok {
 			s := m.Settings
 			if s.Weight != nil || s.Compress != nil || s.Priority != nil || s.ReserveMiB != nil {
 				return domainSettings{Weight: s.Weight, Compress: s.Compress, Priority: s.Priority, ReserveMiB: s.ReserveMiB}

@@ -57,6 +57,11 @@ func newLogger(dc DaemonConfig, level zap.AtomicLevel, w io.Writer) (*zap.Logger
 func serve(ctx context.Context, opts *options, cfg Config, log *zap.Logger, level zap.AtomicLevel) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// SIGHUP is caught from the start: once the socket or the pid file
+	// exists, someone may send it, and its default action kills.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	hv, err := openHypervisor(ctx, cfg, log.Named("hypervisor"))
 	if err != nil {
 		return err
@@ -71,23 +76,33 @@ func serve(ctx context.Context, opts *options, cfg Config, log *zap.Logger, leve
 		zap.String("tmem_abi", xen.Generation().String()), zap.Uint32("sysctl_interface", xen.SysctlInterfaceVersion()))
 
 	names := newNames(hv.simNames)
+	d, err := newDaemon(log.Named("policy"), xen, names, &cfg, hv.mode, time.Now)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if lc, ok := libvirtWanted(cfg, hv.mode); ok {
 		src := newLibvirtSource(lc, log.Named("libvirt"))
 		names.lv = src
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			if err := src.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Error("libvirt source stopped", zap.Error(err))
 			}
 		}()
-	}
-
-	d, err := newDaemon(log.Named("policy"), xen, names, &cfg, hv.mode, time.Now)
-	if err != nil {
-		return err
+		go func() {
+			defer wg.Done()
+			// Lifecycle events reach control-socket subscribers, and a
+			// started domain gets a tick at once (its metadata settings).
+			for ev := range src.Events() {
+				d.bus.publish(control.Event{Time: ev.Time, Kind: "domain", Domain: ev.Name, Message: ev.Kind.String()})
+				if ev.Kind == DomainStarted {
+					d.requestTick()
+				}
+			}
+		}()
 	}
 	if hv.start != nil {
 		wg.Add(1)
@@ -119,9 +134,6 @@ func serve(ctx context.Context, opts *options, cfg Config, log *zap.Logger, leve
 	pid := writePidFile(cfg.Daemon.PidFile, log)
 	defer pid()
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -35,6 +35,10 @@ for t in $GUEST_TESTS; do
 	(cd /pkg/$t && /xt/$t.test -test.v -test.timeout=100s 2>&1)
 	echo "@@TEST $t exit=$?@@"
 done
+if [ -x /xt/hypercall.test ]; then
+	# The hypercall path on real Xen: ns/op and allocations per call.
+	(cd /pkg/hypercall && /xt/hypercall.test -test.run '^$' -test.bench 'Hypercall' -test.benchmem -test.benchtime 20000x 2>&1 | grep Benchmark | sed 's/^/@@BENCH /')
+fi
 `
 
 func TestIntegrationXen417(t *testing.T) {
@@ -87,6 +91,21 @@ func TestIntegrationXen417(t *testing.T) {
 		}
 	}
 	t.Run("console", func(t *testing.T) { report(t, checkConsole(log, ParseXenConsole(log))) })
+	t.Run("bench", func(t *testing.T) {
+		n := 0
+		for _, l := range strings.Split(log, "\n") {
+			if i := strings.Index(l, "@@BENCH "); i >= 0 {
+				t.Log(strings.TrimSpace(l[i+8:]))
+				n++
+				if !strings.Contains(l, " 0 allocs/op") {
+					t.Errorf("the hypercall path allocates on real Xen: %s", l[i+8:])
+				}
+			}
+		}
+		if n == 0 && buildErr["hypercall.test"] == nil {
+			t.Error("no benchmark line from dom0")
+		}
+	})
 	t.Run("xen-info", func(t *testing.T) {
 		if err := buildErr["tmemctl"]; err != nil {
 			t.Fatal(err)
