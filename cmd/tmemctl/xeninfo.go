@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,7 +12,7 @@ import (
 )
 
 // xenInfo is the documented JSON object of `tmemctl xen-info -o json`
-// (docs/tmemctl.8.md).
+// (docs/tmemctl.8).
 type xenInfo struct {
 	Hypervisor struct {
 		Version      string `json:"version"`
@@ -62,30 +60,30 @@ type xenInfoTmem struct {
 	FreeableMiB uint64 `json:"freeable_mib,omitempty"`
 }
 
-func runXenInfo(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("xen-info", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	output := fs.String("o", "text", "output `format`: text or json")
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, `Usage: tmemctl xen-info [-o text|json]
-
-Shows the hypervisor version, the sysctl interface version, host memory, the
+var xenInfoHelp = cmdHelp{
+	name:     "xen-info",
+	synopsis: "[-o text|json]",
+	text: `Shows the hypervisor version, the sysctl interface version, host memory, the
 domains Xen knows (including those libvirt never saw), and whether tmem is
-usable here, with the reason when it is not.
+usable here, with the reason when it is not. It always talks to Xen directly
+(root in dom0), never to xen-tmemd.
+`,
+	examples: `tmemctl xen-info
+tmemctl xen-info -o json | jq .tmem`,
+}
 
-Options:
-`)
-		fs.PrintDefaults()
-		fmt.Fprintf(e.stderr, "\nExample:\n  tmemctl xen-info -o json | jq .tmem\n")
-	}
-	if err := fs.Parse(args); err != nil {
+func runXenInfo(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(xenInfoHelp.name)
+	output := fs.String("o", "text", "output `format`: text or json")
+	pos, err := e.parse(fs, xenInfoHelp, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	if err := noArgs(pos); err != nil {
+		return err
 	}
-	if *output != "text" && *output != "json" {
-		return &usageError{fmt.Sprintf("-o %q: want text or json", *output)}
+	if err := checkFormat(*output, "text", "json"); err != nil {
+		return err
 	}
 	conn, err := hypercall.Open(&hypercall.Config{PrivcmdPath: e.global.privcmd})
 	if err != nil {
@@ -151,12 +149,6 @@ func collectXenInfo(c hypercall.Caller) (*xenInfo, error) {
 		info.Tmem.Errno = st.Errno.Name()
 	}
 	return &info, nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func writeXenInfoText(w io.Writer, info *xenInfo) error {

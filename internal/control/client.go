@@ -31,7 +31,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v (start it with 'systemctl start xen-tmemd', or 'make run' for the simulator)", ErrNoDaemon, path, err)
+		return nil, &dialError{path: path, err: err}
 	}
 	return NewClient(c), nil
 }
@@ -59,11 +59,21 @@ func (cl *Client) Call(ctx context.Context, op string, args, result any) error {
 		defer cl.c.SetDeadline(time.Time{})
 	}
 	if _, err := cl.c.Write(line); err != nil {
+		// A server that refused the connection has said why before
+		// closing it: prefer its answer to the broken pipe.
+		if rep, rerr := cl.readReply(); rerr == nil && !rep.OK && rep.Error != nil {
+			return rep.Error
+		}
 		return fmt.Errorf("control: send %s: %w", op, err)
 	}
 	rep, err := cl.readReply()
 	if err != nil {
 		return fmt.Errorf("control: %s: %w", op, err)
+	}
+	if !rep.OK && rep.ID == 0 && rep.Error != nil {
+		// The server refused the connection (e.g. denied) before reading
+		// the request.
+		return rep.Error
 	}
 	if rep.ID != cl.id {
 		return fmt.Errorf("control: %s: reply id %d, want %d", op, rep.ID, cl.id)
@@ -139,3 +149,16 @@ func (cl *Client) Events(ctx context.Context, fn func(Event) bool) error {
 		}
 	}
 }
+
+// dialError is a failed Dial: it matches ErrNoDaemon and the cause (so a
+// caller can tell os.ErrPermission from "not running").
+type dialError struct {
+	path string
+	err  error
+}
+
+func (e *dialError) Error() string {
+	return fmt.Sprintf("%v: %s: %v (start it with 'systemctl start xen-tmemd', or 'make run' for the simulator)", ErrNoDaemon, e.path, e.err)
+}
+
+func (e *dialError) Unwrap() []error { return []error{ErrNoDaemon, e.err} }

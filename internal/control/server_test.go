@@ -137,3 +137,27 @@ func TestListenServe(t *testing.T) {
 		t.Errorf("Dial absent: %v", err)
 	}
 }
+
+// A connection the server turns away gets the denied error, not a
+// confusing id mismatch.
+func TestDeniedConnection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &Server{Handle: func(context.Context, string, any) (any, error) { return nil, nil },
+		Authorize: func(net.Conn) error { return errors.New("peer uid 1000 is not root") }}
+	go srv.Serve(ctx, ln)
+	cl, err := Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var ce *Error
+	if err := cl.Call(ctx, OpStatus, nil, nil); !errors.As(err, &ce) || ce.Code != CodeDenied {
+		t.Errorf("err = %v, want a denied error", err)
+	}
+}
