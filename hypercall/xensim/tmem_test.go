@@ -292,7 +292,11 @@ func TestConcurrent(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	if n := s.Memory().Live(); n != 1 {
-		t.Errorf("%d live dom0 buffers (want xenctl's scratch page only)", n)
+	if n := s.Memory().Live(); n != 2 {
+		t.Errorf("%d live dom0 buffers (want xenctl's scratch page and its LIST buffer)", n)
+	}
+	cl.Close()
+	if n := s.Memory().Live(); n != 0 {
+		t.Errorf("%d live dom0 buffers after Close, want 0", n)
 	}
 }
