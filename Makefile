@@ -13,7 +13,7 @@ GOFLAGS_TEST ?= -race -timeout 40m
 
 export XENTMEM_CACHE := $(CACHE)/xen
 
-.PHONY: all build test test-short run bench eval-policy lint vet deps install uninstall clean help
+.PHONY: all build test test-short run bench bench-daemon eval-policy lint vet deps install uninstall clean help
 
 all: build
 
@@ -79,6 +79,12 @@ bench:
 	$(GO) test -run '^$$' -bench 'ParseList|FormatList' -benchmem ./xenctl/
 	$(GO) test -run '^$$' -bench 'PutGetVsCopy|Snapshot' -benchmem ./hypercall/xensim/
 	$(GO) test -run '^$$' -bench 'Step' -benchmem ./pools/
+	$(MAKE) bench-daemon
+
+# Steady-state CPU and RSS of xen-tmemd with 500 simulated domains at a 1 s
+# interval over 60 s (BENCH_SECONDS, BENCH_DOMAINS, BENCH_RATES=0,1 …).
+bench-daemon:
+	$(GO) test -count=1 -timeout 30m -run '^TestBenchSteadyState$$' -v ./cmd/xen-tmemd/ -args -bench-daemon
 
 install: build
 	install -d $(SBINDIR) $(MANDIR)/man8

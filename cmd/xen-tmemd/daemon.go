@@ -29,6 +29,7 @@ type daemon struct {
 
 	mu         sync.Mutex // guards everything below
 	policy     *pools.Policy
+	next       *pools.Policy // a reloaded policy waiting for reservations to be answered
 	interval   time.Duration
 	last       *observation
 	lastErr    error
@@ -59,7 +60,7 @@ func newDaemon(log *zap.Logger, xen *xenctl.Client, nm namer, cfg *Config, mode 
 }
 
 // reconfigure applies a reloaded configuration (SIGHUP). The policy's
-// learned state restarts.
+// learned state restarts (see swapPolicy).
 func (d *daemon) reconfigure(cfg *Config) error {
 	pc, err := cfg.policyConfig()
 	if err != nil {
@@ -70,9 +71,34 @@ func (d *daemon) reconfigure(cfg *Config) error {
 		return err
 	}
 	d.mu.Lock()
-	d.policy, d.interval, d.dryRun = pol, cfg.Daemon.Interval.Duration, cfg.Daemon.DryRun
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	d.next, d.interval, d.dryRun = pol, cfg.Daemon.Interval.Duration, cfg.Daemon.DryRun
+	d.swapPolicy()
 	return nil
+}
+
+// swapPolicy puts the reloaded policy in place, unless reservations are
+// pending: they belong to the running policy, which answers them and thaws
+// what it froze for them first. The new policy knows nothing of the old
+// one's freezes and would never thaw them, so they are thawed here; it
+// freezes again if the pressure is still there. d.mu held.
+func (d *daemon) swapPolicy() {
+	if d.next == nil || len(d.reserves) > 0 {
+		return
+	}
+	old := d.policy
+	d.policy, d.next = d.next, nil
+	if old.Config().DryRun {
+		return
+	}
+	var names map[uint16]string
+	if d.last != nil {
+		names = d.last.Names
+	}
+	for _, id := range old.Frozen() {
+		d.execute(pools.Action{Kind: pools.ActionThaw, DomID: id, Name: domainName(names, id),
+			Reason: "configuration reloaded: the new policy starts without the old one's freezes"})
+	}
 }
 
 // run ticks until ctx is done. A failing tick backs off exponentially (up to
@@ -151,6 +177,7 @@ func (d *daemon) tick() {
 		d.execute(a)
 	}
 	d.answerReservations()
+	d.swapPolicy()
 }
 
 // applySettings applies per-domain weight and compression from metadata to

@@ -57,23 +57,25 @@ func defaultEvalSpec() evalSpec {
 
 // evalResult is what one run measured.
 type evalResult struct {
-	Name          string
-	Gets, Hits    uint64 // tmem GETs by the guests, and hits
-	Avoided       uint64 // disk reads tmem avoided
+	Name       string
+	Gets, Hits uint64 // tmem GETs by the guests, and hits
+	Avoided    uint64 // disk reads tmem avoided
 	// GetsBefore, HitsBefore count up to the large domain start: the
 	// window in which both runs have the same memory (afterwards the
 	// policy run has given 512 MiB to the new domain, the other has not).
 	GetsBefore, HitsBefore uint64
-	MinFreeMiB    uint64 // lowest host free memory seen at a tick
-	Breaches      int    // ticks below the low watermark
-	LongestBreach int    // longest run of consecutive ticks below it
-	StartOK       bool   // the large domain started
-	StartNote     string
-	Actions       map[string]uint64
+	MinFreeMiB             uint64 // lowest host free memory seen at a tick
+	Breaches               int    // ticks below the low watermark
+	LongestBreach          int    // longest run of consecutive ticks below it
+	StartOK                bool   // the large domain started
+	StartNote              string
+	Actions                map[string]uint64
 }
 
 // HitRatioBefore is the hit ratio up to the large domain start.
-func (r evalResult) HitRatioBefore() float64 { return div(float64(r.HitsBefore), float64(r.GetsBefore)) }
+func (r evalResult) HitRatioBefore() float64 {
+	return div(float64(r.HitsBefore), float64(r.GetsBefore))
+}
 
 // HitRatio is the aggregate ephemeral hit ratio.
 func (r evalResult) HitRatio() float64 {

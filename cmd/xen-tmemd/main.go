@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -99,6 +100,13 @@ Examples:
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q (see --help)", errUsage, fs.Arg(0))
+	}
+	if o.interval != "" {
+		// Checked here: in the config, a bad value would be reported as a
+		// TOML error at a line of the file the flags are turned into.
+		if _, err := time.ParseDuration(o.interval); err != nil {
+			return nil, fmt.Errorf("%w: --interval %q: %v", errUsage, o.interval, err)
+		}
 	}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	return o, nil

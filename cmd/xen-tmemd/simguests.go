@@ -21,8 +21,9 @@ type simGuests struct {
 	cfg SimConfig
 	log *zap.Logger
 
-	mu      sync.Mutex // guards running
+	mu      sync.Mutex // guards running, info
 	running map[uint16]*simGuest
+	info    map[uint16]simGuestInfo // what names returns; rebuilt after a change of running
 }
 
 // simGuest is one running guest.
@@ -59,10 +60,15 @@ func newSimGuests(sim *xensim.Sim, cfg SimConfig, log *zap.Logger) *simGuests {
 	return &simGuests{sim: sim, cfg: cfg, log: log, running: map[uint16]*simGuest{}}
 }
 
-// names implements the simulator part of the daemon's namer.
+// names implements the simulator part of the daemon's namer. The map is
+// shared, and must not be modified: the daemon asks once per client and
+// tick, so it is built only when guests start or stop.
 func (g *simGuests) names() map[uint16]simGuestInfo {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.info != nil {
+		return g.info
+	}
 	out := make(map[uint16]simGuestInfo, len(g.running))
 	for id, r := range g.running {
 		info := simGuestInfo{Name: r.cfg.Name}
@@ -74,6 +80,7 @@ func (g *simGuests) names() map[uint16]simGuestInfo {
 		info.Settings.Priority = &p
 		out[id] = info
 	}
+	g.info = out
 	return out
 }
 
@@ -115,10 +122,17 @@ func (g *simGuests) guest(ctx context.Context, i int, gc SimGuest, notify func(k
 		defer t.Stop()
 		deadline = t.C
 	}
-	const slice = 50 * time.Millisecond
+	rate := gc.Rate * g.cfg.Speed
+	if r.load == nil || rate <= 0 {
+		select { // an idle guest needs no timer
+		case <-ctx.Done():
+		case <-deadline:
+		}
+		return
+	}
+	slice := wakeEvery(rate)
 	tick := time.NewTicker(slice)
 	defer tick.Stop()
-	rate := gc.Rate * g.cfg.Speed
 	carry := 0.0
 	for {
 		select {
@@ -144,8 +158,25 @@ func (g *simGuests) guest(ctx context.Context, i int, gc SimGuest, notify func(k
 	}
 }
 
+// wakeEvery is how often a guest making rate accesses a second wakes up:
+// 20 times a second, or once per access (at least once a second) at low
+// rates, so that hundreds of quiet guests stay cheap.
+func wakeEvery(rate float64) time.Duration {
+	if rate >= 20 {
+		return 50 * time.Millisecond
+	}
+	return min(time.Duration(float64(time.Second)/rate), time.Second)
+}
+
 func (g *simGuests) start(i int, gc SimGuest) (*simGuest, error) {
-	id, err := g.sim.CreateDomain(xensim.DomainConfig{MemoryKiB: gc.MemoryMiB * 1024})
+	dc := xensim.DomainConfig{MemoryKiB: gc.MemoryMiB * 1024}
+	if gc.Workload == "frontswap" {
+		// Xen charges persistent (frontswap) pages to the domain and
+		// refuses them at max_pages: leave room for the swapped-out
+		// working set, as a guest whose maxmem is above its memory has.
+		dc.MaxMemoryKiB = (gc.MemoryMiB + max(gc.WorkingMiB, 1)) * 1024
+	}
+	id, err := g.sim.CreateDomain(dc)
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +188,7 @@ func (g *simGuests) start(i int, gc SimGuest) (*simGuest, error) {
 	r := &simGuest{cfg: gc, id: id, load: load}
 	g.mu.Lock()
 	g.running[id] = r
+	g.info = nil
 	g.mu.Unlock()
 	return r, nil
 }
@@ -172,6 +204,7 @@ func (g *simGuests) stop(r *simGuest) {
 	}
 	g.mu.Lock()
 	delete(g.running, r.id)
+	g.info = nil
 	g.mu.Unlock()
 	g.log.Info("simulated guest destroyed", zap.String("domain", r.cfg.Name), zap.Uint16("domid", r.id))
 }

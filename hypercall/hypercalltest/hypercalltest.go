@@ -62,10 +62,13 @@ func (m *Memory) Alloc(size int) (*hypercall.Buffer, error) {
 		return nil, fmt.Errorf("hypercalltest: buffer size %d: %w", size, hypercall.EINVAL)
 	}
 	n := (size + hypercall.PageSize - 1) &^ (hypercall.PageSize - 1)
-	mem := make([]byte, n)
+	mem, free, err := allocPages(n)
+	if err != nil {
+		return nil, fmt.Errorf("hypercalltest: buffer of %d bytes: %w", n, err)
+	}
 	b := hypercall.NewBuffer(mem[:size:size], func(b []byte) error {
 		m.remove(b)
-		return nil
+		return free()
 	})
 	m.mu.Lock()
 	m.bufs = append(m.bufs, region{addr: b.Addr(), mem: mem})
