@@ -25,7 +25,7 @@ help:
 	@echo "make eval-policy  the policy against Xen's default on a seeded simulated mix"
 	@echo "make build      build all binaries into bin/"
 	@echo "make lint       gofmt, go vet, and the import rules"
-	@echo "make install    install binaries and man pages (PREFIX, DESTDIR)"
+	@echo "make install    binaries, units, hooks, man pages, completions (PREFIX, DESTDIR)"
 
 build:
 	@mkdir -p bin
@@ -86,14 +86,47 @@ bench:
 bench-daemon:
 	$(GO) test -count=1 -timeout 30m -run '^TestBenchSteadyState$$' -v ./cmd/xen-tmemd/ -args -bench-daemon
 
+LIBEXECDIR   := $(DESTDIR)$(PREFIX)/libexec/xentmem
+DOCDIR       := $(DESTDIR)$(PREFIX)/share/doc/xentmem
+BASHCOMPDIR  := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR   := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(SYSCONFDIR)/systemd/system
+XENSCRIPTDIR ?= $(SYSCONFDIR)/xen/scripts
+HOOKDIR      ?= $(SYSCONFDIR)/libvirt/hooks/libxl.d
+TMEMCTL_LINKS := tmem-list tmem-freeze tmem-thaw tmem-destroy tmem-set tmem-shared-auth tmem-freeable \
+	tmem-flush tmem-pool-create tmem-save tmem-restore tmem-reserve tmem-top
+
 install: build
-	install -d $(SBINDIR) $(MANDIR)/man8
-	for b in bin/*; do install -m 0755 $$b $(SBINDIR)/; done
-	for m in docs/*.8; do [ -f "$$m" ] && install -m 0644 $$m $(MANDIR)/man8/ || true; done
+	install -d $(SBINDIR) $(BINDIR) $(LIBEXECDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(XENSCRIPTDIR) $(DESTDIR)$(HOOKDIR) $(BASHCOMPDIR) $(ZSHCOMPDIR) $(DOCDIR)
+	install -m 0755 bin/xen-tmemd bin/tmemctl bin/cowd $(SBINDIR)/
+	install -m 0755 bin/cowd-img $(BINDIR)/
+	install -m 0755 bin/xentmem-hook bin/block-cowd $(LIBEXECDIR)/
+	for l in $(TMEMCTL_LINKS); do ln -sf tmemctl $(SBINDIR)/$$l; done
+	ln -sf $(PREFIX)/libexec/xentmem/xentmem-hook $(DESTDIR)$(HOOKDIR)/xentmem
+	sed 's|@LIBEXECDIR@|$(PREFIX)/libexec/xentmem|' docs/hotplug/block-cowd > $(DESTDIR)$(XENSCRIPTDIR)/block-cowd
+	chmod 0755 $(DESTDIR)$(XENSCRIPTDIR)/block-cowd
+	for u in docs/systemd/xen-tmemd.service docs/systemd/cowd@.service; do \
+		sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	for s in 1 5 8; do for m in docs/*.$$s; do [ -f "$$m" ] && install -m 0644 $$m $(MANDIR)/man$$s/ || true; done; done
+	install -m 0644 docs/completion/tmemctl.bash $(BASHCOMPDIR)/tmemctl
+	for l in $(TMEMCTL_LINKS); do ln -sf tmemctl $(BASHCOMPDIR)/$$l; done
+	install -m 0644 docs/completion/_tmemctl $(ZSHCOMPDIR)/_tmemctl
+	install -m 0644 docs/xen-tmemd.toml $(DOCDIR)/xen-tmemd.toml.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/xen-tmemd.toml ] || install -D -m 0644 docs/xen-tmemd.toml $(DESTDIR)$(SYSCONFDIR)/xen-tmemd.toml
 
 uninstall:
-	for b in bin/*; do rm -f $(SBINDIR)/$$(basename $$b); done
-	for m in docs/*.8; do rm -f $(MANDIR)/man8/$$(basename $$m); done
+	rm -f $(SBINDIR)/xen-tmemd $(SBINDIR)/tmemctl $(SBINDIR)/cowd $(BINDIR)/cowd-img
+	for l in $(TMEMCTL_LINKS); do rm -f $(SBINDIR)/$$l $(BASHCOMPDIR)/$$l; done
+	rm -f $(LIBEXECDIR)/xentmem-hook $(LIBEXECDIR)/block-cowd
+	-rmdir $(LIBEXECDIR)
+	rm -f $(DESTDIR)$(HOOKDIR)/xentmem $(DESTDIR)$(XENSCRIPTDIR)/block-cowd
+	rm -f $(DESTDIR)$(UNITDIR)/xen-tmemd.service $(DESTDIR)$(UNITDIR)/cowd@.service
+	for s in 1 5 8; do for m in docs/*.$$s; do rm -f $(MANDIR)/man$$s/$$(basename $$m); done; done
+	rm -f $(BASHCOMPDIR)/tmemctl $(ZSHCOMPDIR)/_tmemctl
+	rm -rf $(DOCDIR)
 
 clean:
 	rm -rf bin .run

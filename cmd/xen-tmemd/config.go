@@ -20,6 +20,7 @@ type Config struct {
 	Policy     PolicyConfig     `toml:"policy"`
 	Libvirt    LibvirtConfig    `toml:"libvirt"`
 	Metrics    MetricsConfig    `toml:"metrics"`
+	Cowd       CowdConfig       `toml:"cowd"`
 }
 
 // DaemonConfig is the [daemon] table.
@@ -121,6 +122,7 @@ func defaultConfig() Config {
 		Sim:        SimConfig{Version: "4.12.4", MemoryMiB: 4096, Dom0MiB: 512, Seed: 1, Speed: 1},
 		Policy:     PolicyConfig{Weights: true, Freeze: true, Compress: true, ReserveTimeout: duration{30 * time.Second}},
 		Libvirt:    LibvirtConfig{Socket: "/var/run/libvirt/libvirt-sock", Timeout: duration{5 * time.Second}},
+		Cowd:       defaultCowdConfig(),
 	}
 }
 
@@ -213,6 +215,11 @@ func (c *Config) validate() error {
 	case "", "xen", "proportional":
 	default:
 		return bad("policy.weight_mode %q: want xen or proportional", c.Policy.WeightMode)
+	}
+	if !c.Cowd.Disable {
+		if err := c.Cowd.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

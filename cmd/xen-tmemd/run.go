@@ -80,8 +80,17 @@ func serve(ctx context.Context, opts *options, cfg Config, log *zap.Logger, leve
 	if err != nil {
 		return err
 	}
+	cowdSup, err := newCowdSupervisor(cfg.Cowd, log.Named("cowd"), d.bus.publish)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer cancel() // an early return must stop the goroutines before wg.Wait
+	if cowdSup != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); cowdSup.Run(ctx) }()
+	}
 	if lc, ok := libvirtWanted(cfg, hv.mode); ok {
 		src := newLibvirtSource(lc, log.Named("libvirt"))
 		names.lv = src
@@ -113,7 +122,7 @@ func serve(ctx context.Context, opts *options, cfg Config, log *zap.Logger, leve
 	if err != nil {
 		return fmt.Errorf("%w (is another xen-tmemd running? set --socket)", err)
 	}
-	srv := &control.Server{Handle: d.handle, Subscribe: d.bus.subscribe, Authorize: control.RootOnly(os.Geteuid()), Log: log.Named("control")}
+	srv := &control.Server{Handle: cowdSup.wrap(d.handle), Subscribe: d.bus.subscribe, Authorize: control.RootOnly(os.Geteuid()), Log: log.Named("control")}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
