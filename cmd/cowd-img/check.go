@@ -81,6 +81,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	path := fs.Arg(0)
+	if isQcow2(path) {
+		return checkQcow2(ctx, path, *force, *repair, *format, stdout, stderr) // qcow2.go
+	}
 	if *repair {
 		if err := cowd.Repair(path); err != nil {
 			return fail(stderr, fmt.Errorf("repair: %w", err))

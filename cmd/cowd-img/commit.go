@@ -69,7 +69,11 @@ func cmdCommit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		p = newProgress(stderr)
 		fn = p.update
 	}
-	err := cowd.Commit(ctx, fs.Arg(0), fn)
+	commit := cowd.Commit
+	if isQcow2(fs.Arg(0)) {
+		commit = commitQcow2 // qcow2.go
+	}
+	err := commit(ctx, fs.Arg(0), fn)
 	if p != nil {
 		p.finish()
 	}

@@ -9,7 +9,10 @@ import (
 	"github.com/xentmem/xentmem/cowd"
 )
 
-func cmdCreate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if isQcow2Create(args) {
+		return cmdCreateQcow2(ctx, args, stdout, stderr) // create_qcow2.go
+	}
 	fs := newFlags("create", "IMAGE BASE [BLOCK_KB]", stderr)
 	force := fs.Bool("f", false, "overwrite an existing IMAGE")
 	if code := parse(fs, args, 2, 3); code >= 0 {

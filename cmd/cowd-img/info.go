@@ -92,7 +92,7 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.3g %ciB", v, "KMGTPE"[u-1])
 }
 
-func cmdInfo(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdInfo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("info", "IMAGE", stderr)
 	format := fs.String("o", "text", "output `format`: text or json")
 	force := fs.Bool("U", false, "read an image that cowd has open")
@@ -101,6 +101,9 @@ func cmdInfo(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if !checkFormat(*format, stderr) {
 		return 2
+	}
+	if isQcow2(fs.Arg(0)) {
+		return infoQcow2(ctx, fs.Arg(0), *force, *format, stdout, stderr) // qcow2.go
 	}
 	info, err := getInfo(fs.Arg(0), *force)
 	if err != nil {

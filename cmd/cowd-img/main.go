@@ -17,6 +17,8 @@ const usageText = `Usage: cowd-img COMMAND [options] ARGS
 
 Commands:
   create [-f] IMAGE BASE [BLOCK_KB]   new empty overlay of BASE (block size in KiB, default 64)
+  create -f qcow2 [-b BASE -F raw|qcow2] [-o cluster_size=64k,extended_l2=on,...] IMAGE [SIZE]
+                                      new qcow2 overlay (info, check, map and commit detect qcow2)
   info   [-o text|json] [-U] IMAGE    header, base identity and block counts
   check  [-o text|json] [-r] [-U] [--skip-base] IMAGE
                                       verify metadata; exit 0 clean, 2 corrupt, 3 leaks

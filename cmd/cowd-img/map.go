@@ -30,7 +30,7 @@ func formatMap(w io.Writer, exts []cowd.Extent) {
 	}
 }
 
-func cmdMap(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdMap(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("map", "IMAGE", stderr)
 	format := fs.String("o", "text", "output `format`: text or json")
 	force := fs.Bool("U", false, "read an image that cowd has open")
@@ -39,6 +39,9 @@ func cmdMap(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if !checkFormat(*format, stderr) {
 		return 2
+	}
+	if isQcow2(fs.Arg(0)) {
+		return mapQcow2(ctx, fs.Arg(0), *force, *format, stdout, stderr) // qcow2.go
 	}
 	exts, err := getMap(fs.Arg(0), *force)
 	if err != nil {

@@ -26,6 +26,7 @@ type options struct {
 	pidFile    string
 	listen     string
 	logFile    string
+	nbdDevice  string
 	name       string
 	cowFile    string
 }
@@ -59,7 +60,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		fmt.Fprint(out, usageText)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.plugin, "p", "dscow", "image format `plugin`; only dscow is supported")
+	fs.StringVar(&o.plugin, "p", "dscow", "image format `plugin`: dscow or qcow2")
 	fs.IntVar(&o.blockKB, "b", 0, "block size in `KiB`; with -I it sets the new block size, otherwise it must match the image")
 	fs.BoolVar(&o.init, "I", false, "initialise the CoW space: drop every mapping and start over from the base")
 	fs.BoolVar(&o.foreground, "n", false, "do not daemonise; stay in the foreground")
@@ -71,6 +72,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.pidFile, "i", "", "write the daemon's pid to `PIDFILE`")
 	fs.StringVar(&o.listen, "listen", "", "listen on unix:`PATH` or tcp:HOST:PORT (default unix:/run/cowd/NAME.sock)")
 	fs.StringVar(&o.logFile, "log", "", "append logs to `FILE` instead of stderr")
+	fs.StringVar(&o.nbdDevice, "nbd-device", "", "also attach the export to the kernel's nbd `DEVICE` (/dev/nbdN), e.g. for blkback")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -83,8 +85,8 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	}
 	o.name, o.cowFile = fs.Arg(0), fs.Arg(1)
 	switch {
-	case o.plugin != "dscow":
-		return nil, fmt.Errorf("cowd: plugin %q is not supported (only dscow)", o.plugin)
+	case o.plugin != "dscow" && o.plugin != pluginQcow2:
+		return nil, fmt.Errorf("cowd: plugin %q is not supported (dscow or qcow2)", o.plugin)
 	case o.init && o.resume:
 		return nil, errors.New("cowd: -I and -r exclude each other")
 	case o.blockKB < 0 || o.blockKB > 1<<21:

@@ -20,6 +20,9 @@ import (
 // in-flight requests, makes the metadata durable and removes the pid file.
 // ready is told once the socket accepts connections, or why it never will.
 func run(ctx context.Context, o *options, log *zap.Logger, ready func(error)) (err error) {
+	if o.plugin == pluginQcow2 {
+		return runQcow2(ctx, o, log, ready) // plugin_qcow2.go
+	}
 	pidWritten := false
 	defer func() {
 		if err != nil {
@@ -81,6 +84,12 @@ func run(ctx context.Context, o *options, log *zap.Logger, ready func(error)) (e
 		}
 		pidWritten = true
 	}
+	detach, err := attachKernel(ctx, o, srv, log) // --nbd-device; detached before the image closes
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer func() { err = errors.Join(err, detach()) }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -16,6 +16,12 @@
 //   - [Errno] is an NBD error code; a Device chooses the code its client
 //     sees by returning one, and [ErrnoOf] maps ordinary errors.
 //   - [Listen] opens a unix socket (mode 0600) or, when asked, TCP.
+//   - [Server.Attach] (Linux only; elsewhere it returns an error wrapping
+//     errors.ErrUnsupported) connects an export to the kernel's nbd driver
+//     as /dev/nbdN: socketpairs whose one end [Server.ServeTransmission]
+//     serves without a handshake, handed to the kernel by generic netlink
+//     or, on old kernels, ioctls. [Attachment.Detach] flushes and
+//     disconnects the device; call it before stopping the Device.
 //
 // # Concurrency and ordering
 //
