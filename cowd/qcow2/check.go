@@ -58,7 +58,7 @@ type refWalk struct {
 	nextData int64
 	// structural counts corruptions other than refcount mismatches (and
 	// the COPIED flags that follow from refcounts): a rebuild cannot fix them.
-	structural int
+	structural      int
 	firstStructural string
 }
 
@@ -208,13 +208,9 @@ func (w *refWalk) copied(e uint64, off int64, what string) error {
 // refcounts, and the image end.
 func (w *refWalk) compare(ctx context.Context) error {
 	d, g := w.d, &w.d.g
-	n := int64(len(w.refs))
-	for i := int64(len(d.ref.table)) - 1; i >= 0; i-- {
-		if d.ref.table[i] != 0 {
-			n = max(n, (i+1)<<g.rbBits)
-			break
-		}
-	}
+	// As qemu-img check: clusters past the end of the file count only if
+	// something references them (refcounts there are not leaks).
+	n := max(int64(len(w.refs)), (d.fileSize+g.clusterSize-1)>>g.clusterBits)
 	var end int64
 	for c := range n {
 		if c&0xffff == 0 {
@@ -308,6 +304,9 @@ func (d *Device) rebuildRefcounts() error {
 	}
 	r.used = nil
 	r.hint = 0
+	if err := d.fixCopied(); err != nil {
+		return err
+	}
 	for c := range r.meta {
 		if v, err := d.refcount(c); err != nil || v == 0 {
 			delete(r.meta, c)
@@ -330,4 +329,32 @@ func Repair(path string) error {
 		return fmt.Errorf("qcow2: %s: %w", path, err)
 	}
 	return d.Close()
+}
+
+// fixCopied sets the COPIED flag on every L1 entry and every L2 entry
+// with a host cluster, as a rebuild that found no cluster referenced twice
+// leaves every refcount at 1. The caller holds d.mu exclusively.
+func (d *Device) fixCopied() error {
+	g := &d.g
+	for i, e := range d.l1 {
+		if e&offsetMask == 0 {
+			continue
+		}
+		if e&flagCopied == 0 {
+			d.l1[i] |= flagCopied
+			d.l1Dirty = true
+		}
+		t, err := d.table(int64(i))
+		if err != nil {
+			return err
+		}
+		for j := range g.l2Entries() {
+			e, bm := g.entry(t.buf, j)
+			if e&flagCompressed == 0 && e&offsetMask != 0 && e&flagCopied == 0 {
+				g.setEntry(t.buf, j, e|flagCopied, bm)
+				d.markDirty(t)
+			}
+		}
+	}
+	return nil
 }

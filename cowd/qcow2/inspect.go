@@ -73,6 +73,17 @@ func (s ExtentState) String() string {
 // MarshalText makes JSON output use the names.
 func (s ExtentState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText parses a name that MarshalText produced.
+func (s *ExtentState) UnmarshalText(b []byte) error {
+	for st := ExtentBacking; st <= ExtentCompressed; st++ {
+		if st.String() == string(b) {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: extent state %q", ErrFormat, b)
+}
+
 // Extent is a run of the guest disk in one state.
 type Extent struct {
 	Start  int64       `json:"start"`

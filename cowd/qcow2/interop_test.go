@@ -226,7 +226,7 @@ func randomOp(t *testing.T, r *rand.Rand, d *Device, m *cowdtest.Model, cs int64
 	if r.IntN(3) == 0 {
 		off = off / cs * cs // cluster aligned
 	}
-	n := 1 + r.Int64N(min(size-off, 3*cs+cs/2))
+	n := 1 + r.Int64N(min(size-off, 3*cs+cs/2, 512<<10))
 	switch op := r.IntN(20); {
 	case op < 13:
 		p := randomBytes(int(n), r.Uint64())
