@@ -11,7 +11,11 @@
 // Every [Daemon] is independent, so tests that use it may call t.Parallel.
 // The daemon is stopped by PID (SIGCONT, SIGTERM, then SIGKILL after a grace
 // period) when the test ends; its directory is removed and, if the test
-// failed, the tail of its log is printed.
+// failed, the tail of its log is printed. On Linux the daemon also gets
+// SIGKILL as its parent-death signal, so a test binary killed by a timeout
+// leaves no daemon behind (best effort: the signal follows the OS thread
+// that started it). As root, libvirtd still creates the shared, harmless
+// /run/libvirt/common/system.token; nothing else outside its directory.
 //
 // # Fault injection
 //
