@@ -32,13 +32,17 @@ func TestConcurrentIO(t *testing.T) {
 			want := bytes.Clone(base)
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
+			ops := 600
+			if raceEnabled {
+				ops = 300
+			}
 			var wg sync.WaitGroup
 			errs := make(chan error, workers+1)
 			stop := make(chan struct{})
 			for w := range workers {
 				wg.Go(func() {
 					r := rand.New(rand.NewPCG(seed, uint64(w)))
-					for range 600 {
+					for range ops {
 						c := r.Int64N(clusters/workers)*workers + int64(w)
 						in := r.Int64N(cs)
 						n := 1 + r.Int64N(cs-in)
